@@ -19,6 +19,7 @@ import json
 import math
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -321,11 +322,14 @@ def sample(model, rng=random, temperature=0.5, prompt=""):
 # Training: Adam with linear learning-rate decay, `batch_size` documents per step.
 
 def train(model, docs, steps=1000, batch_size=1, lr=0.01, beta1=0.85, beta2=0.99, eps=1e-8,
-          log_interval=50, log=print):
+          log_interval=50, log=print, state=None, should_stop=None):
+    """Train in place. `state` ({step, m, v, loss_history}) resumes a run and is kept up to date;
+    `should_stop()` is asked after each step, so an interrupted run stops at a step boundary."""
     params = [p for mat in model.state_dict.values() for row in mat for p in row]
-    m, v = [0.0] * len(params), [0.0] * len(params)
-    history, t0 = [], time.time()
-    for step in range(steps):
+    if state is None:
+        state = {"step": 0, "m": [0.0] * len(params), "v": [0.0] * len(params), "loss_history": []}
+    m, v, history, t0, start = state["m"], state["v"], state["loss_history"], time.time(), state["step"]
+    for step in range(start, steps):
         losses = []
         for b in range(batch_size):
             tokens = doc_tokens(model, docs[(step * batch_size + b) % len(docs)])
@@ -344,10 +348,13 @@ def train(model, docs, steps=1000, batch_size=1, lr=0.01, beta1=0.85, beta2=0.99
             p.data -= lr_t * m_hat / (v_hat ** 0.5 + eps)
             p.grad = 0.0
         history.append(round(loss.data, 5))
+        state["step"] = step + 1
         if log and ((step + 1) % log_interval == 0 or step in (0, steps - 1)):
-            ms = (time.time() - t0) / (step + 1) * 1000
+            ms = (time.time() - t0) / (step + 1 - start) * 1000
             eta = int(ms * (steps - step - 1) / 1000)
             log(f"step {step + 1}/{steps} | loss {loss.data:.4f} | {ms:.0f} ms/step | eta {eta // 60}m{eta % 60:02d}s")
+        if should_stop and should_stop():
+            break
     return history
 
 
@@ -435,6 +442,8 @@ def parse_args(argv=None):
     p.add_argument("--num_samples", type=int, default=20, help="samples printed after training")
     p.add_argument("--temperature", type=float, default=0.5, help="sampling temperature (> 0)")
     p.add_argument("--log_interval", type=int, default=50, help="print a progress line every N steps")
+    p.add_argument("--resume", default=None,
+                   help="continue an interrupted run from its .partial.json file (Ctrl-C writes one)")
     return p.parse_args(argv)
 
 
@@ -452,12 +461,34 @@ def check_args(args):
         raise MicroGPTError(f"--save {args.save}: folder does not exist")
 
 
-def run(args):
+TRAIN_FLAGS = ("input", "steps", "batch_size", "n_layer", "n_embd", "n_head", "block_size", "lr", "seed", "save")
+
+
+def partial_path(save):
+    return (save[:-5] if save.endswith(".json") else save) + ".partial.json"
+
+
+def run(args, should_stop=None):
+    resume = load_model(args.resume) if args.resume else None
+    if resume is not None:  # the interrupted run's flags win; only sampling flags may change
+        if "resume" not in resume.meta:
+            raise MicroGPTError(f"--resume {args.resume} is a finished model, not an interrupted run")
+        vars(args).update(resume.meta["resume"]["args"])
     check_args(args)
     rng = random.Random(args.seed)
     docs = read_docs(args.input)
     rng.shuffle(docs)
     model = init_model(sorted(set("".join(docs))), args.n_layer, args.n_embd, args.block_size, args.n_head, rng)
+    state = None
+    if resume is not None:
+        if resume.meta["data_sha256"] != file_sha256(args.input):
+            raise MicroGPTError(f"--resume: {args.input} changed since the interrupted run; restore it to resume")
+        for name, mat in model.state_dict.items():
+            for row, saved in zip(mat, resume.state_dict[name]):
+                for p, x in zip(row, saved):
+                    p.data = x
+        state = resume.meta["resume"]["state"]
+        print(f"resuming {args.resume} at step {state['step']}/{args.steps}")
     n_params = sum(len(r) for mat in model.state_dict.values() for r in mat)
     print(f"num docs: {len(docs)}\nvocab size: {model.config['vocab_size']}\nnum params: {n_params}")
     too_long = sum(len(d) > args.block_size - 1 for d in docs)
@@ -465,17 +496,50 @@ def run(args):
         print(f"note: {too_long} of {len(docs)} documents are longer than block_size-1 = {args.block_size - 1} "
               f"characters and are cut (raise --block_size to train their ends)")
     t0 = time.time()
-    history = train(model, docs, args.steps, args.batch_size, args.lr, log_interval=args.log_interval)
+    if state is None:
+        state = {"step": 0, "m": [0.0] * n_params, "v": [0.0] * n_params, "loss_history": []}
+    history = train(model, docs, args.steps, args.batch_size, args.lr, log_interval=args.log_interval,
+                    state=state, should_stop=should_stop or _StopOnCtrlC())
+    elapsed = round(time.time() - t0 + (resume.meta.get("elapsed_seconds", 0) if resume else 0), 2)
     model.meta = {"format_version": FORMAT_VERSION, "steps": args.steps, "batch_size": args.batch_size,
                   "lr": args.lr, "seed": args.seed, "data_file": os.path.basename(args.input),
                   "data_sha256": file_sha256(args.input), "num_docs": len(docs), "truncated_docs": too_long,
-                  "elapsed_seconds": round(time.time() - t0, 2), "loss_history": history}
+                  "elapsed_seconds": elapsed, "loss_history": history}
     model.state_dict = to_floats(model.state_dict)
+    if state["step"] < args.steps:  # stopped early: keep everything needed to continue
+        model.meta["resume"] = {"args": {k: getattr(args, k) for k in TRAIN_FLAGS}, "state": state}
+        path = partial_path(args.save)
+        save_model(path, model)
+        print(f"stopped at step {state['step']}/{args.steps}; continue with: python microgpt.py --resume {path}")
+        return model
     print(f"--- inference (new, hallucinated samples, temperature {args.temperature}) ---")
     for i in range(args.num_samples):
         print(f"sample {i + 1:2d}: {sample(model, rng, args.temperature)}")
     save_model(args.save, model)
+    if resume is not None and os.path.abspath(args.resume) == os.path.abspath(partial_path(args.save)):
+        os.remove(args.resume)
     print(f"model saved to {args.save}")
+    return model
+
+
+class _StopOnCtrlC:
+    """First Ctrl-C: finish the current step and save a resumable file. Second: stop at once."""
+
+    def __init__(self):
+        self.requested = False
+        try:
+            signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not in the main thread: leave Ctrl-C alone
+            pass
+
+    def _handler(self, *_):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping after this step (press again to abort without saving)")
+
+    def __call__(self):
+        return self.requested
 
 
 def main(argv=None):

@@ -291,3 +291,39 @@ def test_bad_input_gives_one_line_and_keeps_files(tmp_path, args, needle):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert needle in r.stderr
     assert keep.read_text() == "precious\n" and (tmp_path / "model.json").read_text() == "precious"
+
+
+def test_interrupt_and_resume_gives_the_same_model(tmp_path, capsys):
+    data = tmp_path / "d.txt"
+    data.write_text("\n".join(["anna", "bob", "carla", "david", "eve", "fiona"]) + "\n", encoding="utf-8")
+    base = ["-i", str(data), "--steps", "8", "--num_samples", "3"]
+    straight = microgpt.run(microgpt.parse_args(base + ["-o", str(tmp_path / "a.json")]), should_stop=lambda: False)
+    calls = []
+    stop_at_3 = lambda: calls.append(1) or len(calls) == 3  # noqa: E731  (Ctrl-C after the third step)
+    microgpt.run(microgpt.parse_args(base + ["-o", str(tmp_path / "b.json")]), should_stop=stop_at_3)
+    partial = tmp_path / "b.partial.json"
+    assert partial.exists() and not (tmp_path / "b.json").exists()
+    assert microgpt.load_model(partial).meta["resume"]["state"]["step"] == 3
+    resumed = microgpt.run(microgpt.parse_args(["--resume", str(partial)]), should_stop=lambda: False)
+    assert resumed.state_dict == straight.state_dict  # bit-identical weights
+    assert resumed.meta["loss_history"] == straight.meta["loss_history"]
+    out = capsys.readouterr().out
+    samples = [l for l in out.splitlines() if l.startswith("sample ")]
+    assert samples[:3] == samples[3:6]  # same sampling RNG state too (the resumed run prints 20)
+    assert not partial.exists() and (tmp_path / "b.json").exists()
+
+
+def test_ctrl_c_writes_a_resumable_file(tmp_path):
+    import signal
+    data = tmp_path / "d.txt"
+    data.write_text("anna\nbob\ncarla\n", encoding="utf-8")
+    proc = subprocess.Popen([PYTHON, "-u", str(ROOT / "microgpt.py"), "-i", str(data), "--steps", "100000",
+                             "--log_interval", "1", "-o", str(tmp_path / "m.json")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while "step 2/" not in proc.stdout.readline():
+        pass
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert "continue with: python microgpt.py --resume" in out
+    assert microgpt.load_model(tmp_path / "m.partial.json").meta["resume"]["state"]["step"] >= 2
