@@ -868,13 +868,11 @@ def score_samples(lines, validator=None) -> dict:
 # CLI
 # ---------------------------------------------------------------------------------------------
 def str2bool(v) -> bool:
-    if isinstance(v, bool):
-        return v
-    if v.lower() in ("1", "true", "yes", "on"):
-        return True
-    if v.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected 0/1, got {v!r}")
+    """argparse type for switches: --flag, --flag 1/0, true/false, yes/no, on/off."""
+    s = str(v).lower()
+    if s in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return s in ("1", "true", "yes", "on")
+    raise argparse.ArgumentTypeError(f"expected 0/1 (or true/false), got {v!r}")
 
 
 def parse_args(argv=None):

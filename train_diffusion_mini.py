@@ -15,6 +15,7 @@ weights, DDIM, self-describing atomic checkpoints with resume, forward/reverse s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -36,6 +37,10 @@ FORMAT = "diffusion-mini/1"
 
 class DiffusionError(Exception):
     """A one-line, user-facing error (bad flags, bad checkpoint, missing data)."""
+
+
+class DeviceError(DiffusionError):
+    """--device names a device this machine does not have."""
 
 
 # -----------------------------------------------------------------------------
@@ -180,20 +185,23 @@ class UNet(nn.Module):
 # small shared helpers
 
 def set_seed(seed: int) -> None:
+    """One seed for Python's random, numpy (when installed) and torch."""
     random.seed(seed)
-    np.random.seed(seed)
     torch.manual_seed(seed)
+    with contextlib.suppress(ImportError):
+        import numpy as np
+        np.random.seed(seed)
 
 
 def resolve_device(name: str) -> str:
-    """auto -> cuda, then mps, then cpu; an explicit device that is missing is an error."""
+    """auto -> cuda, then mps, then cpu; a device that is asked for but missing is an error, never a downgrade."""
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DiffusionError("--device cuda was asked for but CUDA is not available; use --device cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError(f"--device {name} was asked for but CUDA is not available; use --device cpu or auto")
     if name == "mps" and not has_mps:
-        raise DiffusionError("--device mps was asked for but MPS is not available; use --device cpu")
+        raise DeviceError("--device mps was asked for but MPS is not available; use --device cpu or auto")
     return name
 
 
@@ -501,13 +509,11 @@ def sample_only(args: argparse.Namespace) -> list[str]:
 # command line
 
 def str2bool(v) -> bool:
-    if isinstance(v, bool):
-        return v
-    if str(v).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(v).lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected 0/1/true/false, got {v!r}")
+    """argparse type for switches: --flag, --flag 1/0, true/false, yes/no, on/off."""
+    s = str(v).lower()
+    if s in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return s in ("1", "true", "yes", "on")
+    raise argparse.ArgumentTypeError(f"expected 0/1 (or true/false), got {v!r}")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

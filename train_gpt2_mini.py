@@ -40,6 +40,10 @@ class GPTError(Exception):
     """A user-facing problem (bad file, bad flag, bad prompt); main() prints it on one line."""
 
 
+class DeviceError(GPTError):
+    """--device names a device this machine does not have."""
+
+
 class UnknownCharError(GPTError, ValueError):
     """A text holds characters outside the vocabulary."""
 
@@ -292,21 +296,23 @@ def get_batch(data: torch.Tensor, block_size: int, batch_size: int, gen: torch.G
 
 # ---- Helpers: seeds, devices, schedule, optimizer ------------------------------------------
 def set_seed(seed: int) -> None:
+    """One seed for Python's random, numpy (when installed) and torch."""
     random.seed(seed)
     torch.manual_seed(seed)
-    with contextlib.suppress(ImportError):  # numpy is optional here
+    with contextlib.suppress(ImportError):
         import numpy as np
         np.random.seed(seed)
 
 
 def resolve_device(name: str) -> str:
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    """auto -> cuda, then mps, then cpu; a device that is asked for but missing is an error, never a downgrade."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GPTError("--device cuda was asked for but CUDA is not available; use --device cpu or auto")
-    if name == "mps" and not mps:
-        raise GPTError("--device mps was asked for but MPS is not available; use --device cpu or auto")
+        raise DeviceError(f"--device {name} was asked for but CUDA is not available; use --device cpu or auto")
+    if name == "mps" and not has_mps:
+        raise DeviceError("--device mps was asked for but MPS is not available; use --device cpu or auto")
     return name
 
 
@@ -605,10 +611,11 @@ def interactive(model, tok, args) -> None:
 
 # ---- main ----------------------------------------------------------------------------------
 def str2bool(v) -> bool:
+    """argparse type for switches: --flag, --flag 1/0, true/false, yes/no, on/off."""
     s = str(v).lower()
     if s in ("1", "true", "yes", "on", "0", "false", "no", "off"):
         return s in ("1", "true", "yes", "on")
-    raise argparse.ArgumentTypeError(f"expected 0 or 1, got {v!r}")
+    raise argparse.ArgumentTypeError(f"expected 0/1 (or true/false), got {v!r}")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
