@@ -11,6 +11,7 @@ statistics, so scoring needs neither the test set nor retraining.
     python mnist_score.py train --data_dir ../shared/data/mnist          # ~1 min CPU, once
     python mnist_score.py score --real 1000 --data_dir ../shared/data/mnist   # the floor: real digits
     python mnist_score.py score --load runs/diffusion/ddpm.pt --num_samples 500 --sampler ddim
+    python mnist_score.py score --load results/diffusion/ddpm16_ema.pt --num_samples 200 --sampler ddim --eta 1
 """
 from __future__ import annotations
 
@@ -168,6 +169,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num_samples", type=int, default=500, help="score: digits to generate")
     p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddim", help="score: sampler")
     p.add_argument("--sample_steps", type=int, default=50, help="score: DDIM steps")
+    p.add_argument("--eta", type=float, default=0.0, help="score: DDIM noise (0: deterministic, 1: DDPM-like)")
     p.add_argument("--batch", type=int, default=250, help="score: digits sampled at once")
     p.add_argument("--out", type=str, default=None, help="write the scores as JSON here")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
@@ -175,10 +177,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def sample_many(model, n: int, sampler: str, steps: int, seed: int, batch: int = 250) -> torch.Tensor:
+def sample_many(model, n: int, sampler: str, steps: int, seed: int, batch: int = 250, eta: float = 0.0) -> torch.Tensor:
     sched = Schedule(model.cfg, next(model.parameters()).device)
     g = torch.Generator().manual_seed(seed)
-    xs = [sample(model, sched, min(batch, n - i), sampler=sampler, steps=steps, generator=g)[0].cpu()
+    xs = [sample(model, sched, min(batch, n - i), sampler=sampler, steps=steps, eta=eta, generator=g)[0].cpu()
           for i in range(0, n, batch)]
     return torch.cat(xs)
 
@@ -199,9 +201,10 @@ def main(argv=None) -> None:
             what = f"{len(x)} real training digits"
         elif args.load:
             model, ema, ckpt = load_checkpoint(args.load)
-            x = sample_many(ema or model, args.num_samples, args.sampler, args.sample_steps, args.seed, args.batch)
+            x = sample_many(ema or model, args.num_samples, args.sampler, args.sample_steps, args.seed, args.batch,
+                            eta=args.eta)
             what = f"{args.num_samples} samples from {args.load} ({args.sampler}" + \
-                   (f"{args.sample_steps})" if args.sampler == "ddim" else f"{model.cfg.timesteps})")
+                   (f"{args.sample_steps}, eta {args.eta:g})" if args.sampler == "ddim" else f"{model.cfg.timesteps})")
         else:
             raise DiffusionError("score needs --load CKPT (a diffusion checkpoint) or --real N")
         s = score_images(x, args.classifier)

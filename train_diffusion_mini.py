@@ -483,7 +483,7 @@ def sample_only(args: argparse.Namespace) -> list[str]:
     net = ema if (args.ema and ema is not None) else model
     sched = Schedule(model.cfg, device)
     steps = args.sample_steps if args.sampler == "ddim" else model.cfg.timesteps
-    tag = f"{args.sampler}{steps}"
+    tag = f"{args.sampler}{steps}" + (f"_eta{args.ddim_eta:g}" if args.sampler == "ddim" and args.ddim_eta else "")
     print(f"sampling {args.num_samples} digits from {args.load} (step {ckpt['step']}, "
           f"{'EMA' if net is ema else 'raw'} weights) with {tag} on {device}")
     g = torch.Generator().manual_seed(args.seed)
@@ -536,7 +536,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sample", default=False, help="with --load: only sample (grid, strips, GIF)", **B)
     p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm", help="ancestral DDPM or DDIM")
     p.add_argument("--sample_steps", type=int, default=50, help="DDIM steps (DDPM always uses T)")
-    p.add_argument("--ddim_eta", type=float, default=0.0, help="DDIM noise (0: deterministic)")
+    p.add_argument("--ddim_eta", type=float, default=0.0, help="DDIM noise (0: deterministic, 1: DDPM-like)")
     p.add_argument("--clip_x0", default=True, help="clip the x0 estimate to [-1, 1] while sampling", **B)
     p.add_argument("--num_samples", type=int, default=16, help="digits per grid")
     p.add_argument("--pictures", default=True, help="--sample also writes forward/reverse strips + GIF", **B)

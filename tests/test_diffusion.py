@@ -138,6 +138,26 @@ def test_ddim_eta0_is_deterministic_and_ddpm_is_not():
     assert [t for t, _ in fr] == [20, 15, 10, 5, 0] and d1.abs().max() <= 1
 
 
+@pytest.mark.parametrize("clip", [True, False])
+def test_ddim_eta1_over_all_steps_is_ddpm_ancestral(clip):
+    # Song et al. 2021 eq. 16: eta 1 gives sigma_t^2 = the DDPM posterior variance, so with every
+    # timestep DDIM must reproduce Algorithm 2 step for step (same x_T, same noise draws)
+    torch.manual_seed(0)
+    m = tdm.UNet(tiny_cfg(timesteps=20)).eval()
+    s = tdm.Schedule(m.cfg)
+    x_T = torch.randn(2, 1, 28, 28)
+    ddpm, _ = tdm.sample(m, s, 2, sampler="ddpm", x_T=x_T, clip_x0=clip, generator=torch.Generator().manual_seed(3))
+    ddim, _ = tdm.sample(m, s, 2, sampler="ddim", steps=20, eta=1.0, x_T=x_T, clip_x0=clip,
+                         generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(ddpm, ddim, atol=1e-4)
+    ddim0, _ = tdm.sample(m, s, 2, sampler="ddim", steps=20, eta=0.0, x_T=x_T, clip_x0=clip)
+    assert not torch.allclose(ddpm, ddim0, atol=1e-2)
+    # mnist_score passes eta through: same seed -> same digits, eta 1 != eta 0
+    e1 = mnist_score.sample_many(m, 2, "ddim", 5, seed=0, eta=1.0)
+    assert torch.equal(e1, mnist_score.sample_many(m, 2, "ddim", 5, seed=0, eta=1.0))
+    assert not torch.allclose(e1, mnist_score.sample_many(m, 2, "ddim", 5, seed=0, eta=0.0))
+
+
 def test_clip_x0_switch_changes_sampling():
     torch.manual_seed(0)
     m = tdm.UNet(tiny_cfg(timesteps=20, noise_schedule="cosine")).eval()
