@@ -33,19 +33,9 @@ import time
 from pathlib import Path
 
 import microgpt
+from gen_oneliners import compiles  # the one definition of "a sample compiles" (issue 5's --score)
 
 DEFAULT_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "python_oneliners.txt")
-
-
-def compiles(line: str) -> bool:
-    """True if the line compiles as a Python expression, or else as a statement. Nothing runs."""
-    for mode in ("eval", "exec"):
-        try:
-            compile(line, "<sample>", mode)
-            return True
-        except (SyntaxError, ValueError):
-            pass
-    return False
 
 
 def split_corpus(docs: list[str], holdout: int, split_seed: int = 0) -> tuple[list[str], list[str]]:

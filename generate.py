@@ -10,9 +10,8 @@ import argparse
 import os
 import random
 import sys
-import tempfile
 
-from microgpt import MicroGPTError, load_model, read_docs, sample
+from microgpt import MicroGPTError, load_model, read_docs, sample, write_atomic
 
 
 def parse_args(argv=None):
@@ -26,18 +25,6 @@ def parse_args(argv=None):
     p.add_argument("-t", "--temperature", type=float, default=0.5, help="sampling temperature (> 0)")
     p.add_argument("--prompt", default="", help="every sample starts with this text (it is fed to the model)")
     return p.parse_args(argv)
-
-
-def write_atomic(path, lines):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.writelines(line + "\n" for line in lines)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def run(args):
@@ -69,7 +56,7 @@ def run(args):
     print("\n--- New Samples (not in training data) ---")
     for i, s in enumerate(new):
         print(f"{i + 1:3d}: {s}")
-    write_atomic(args.output, new)
+    write_atomic(args.output, "".join(s + "\n" for s in new))
     print(f"\nSaved new samples to {args.output} (新しいサンプルを {args.output} に保存しました。)")
 
 

@@ -365,18 +365,22 @@ def to_floats(state_dict):
     return {k: [[_data(x) for x in row] for row in mat] for k, mat in state_dict.items()}
 
 
-def save_model(path, model):
-    obj = {"config": model.config, "tokenizer": {"uchars": model.uchars, "BOS": model.BOS},
-           "state_dict": to_floats(model.state_dict), "meta": model.meta}
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+def write_atomic(path, text):
+    """Write text to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def save_model(path, model):
+    obj = {"config": model.config, "tokenizer": {"uchars": model.uchars, "BOS": model.BOS},
+           "state_dict": to_floats(model.state_dict), "meta": model.meta}
+    write_atomic(path, json.dumps(obj, ensure_ascii=False))
 
 
 def expected_shapes(config):
