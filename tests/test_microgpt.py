@@ -86,6 +86,31 @@ def test_fused_nodes_match_finite_differences():
             assert v.grad == pytest.approx(numgrad(f, xs, i), rel=1e-4, abs=1e-7), (name, i)
 
 
+def test_fused_lm_head_loss_equals_linear_then_cross_entropy():
+    """train() scores each position with linear_cross_entropy; it must be cross_entropy(linear(x, w))
+    in value and in every gradient, and both must match finite differences."""
+    rng = random.Random(3)
+    xd = [rng.uniform(-1, 1) for _ in range(4)]
+    wd = [[rng.uniform(-1, 1) for _ in range(4)] for _ in range(6)]
+
+    def run(fused):
+        x, w = [Value(a) for a in xd], [[Value(a) for a in row] for row in wd]
+        out = (microgpt.linear_cross_entropy(x, w, 2) if fused
+               else microgpt.cross_entropy(microgpt.linear(x, w), 2))
+        (out * 0.7).backward()  # an upstream gradient other than 1
+        return out.data, [v.grad for v in x], [v.grad for row in w for v in row]
+
+    fused, plain = run(True), run(False)
+    assert fused[0] == pytest.approx(plain[0], rel=1e-12)
+    assert fused[1] == pytest.approx(plain[1], rel=1e-10)
+    assert fused[2] == pytest.approx(plain[2], rel=1e-10)
+    flat = xd + [a for row in wd for a in row]
+    f = lambda *z: 0.7 * -math.log(microgpt.softmax(microgpt.linear(list(z[:4]),
+                                                    [list(z[4 + 4 * i:8 + 4 * i]) for i in range(6)]))[2])
+    for i, g in enumerate(fused[1] + fused[2]):
+        assert g == pytest.approx(numgrad(f, flat, i), rel=1e-4, abs=1e-7), i
+
+
 def test_backward_handles_deep_graphs_without_recursion():
     x = Value(1.0)
     y = x
@@ -132,8 +157,9 @@ def test_gradients_equal_the_reference_implementation():
     ref_loss.backward()
     tokens = microgpt.doc_tokens(model, "isabella")
     kv = microgpt.new_cache(model)
-    losses = [microgpt.cross_entropy(microgpt.gpt(tokens[p], p, *kv, model.state_dict, model.config),
-                                     tokens[p + 1]) for p in range(len(tokens) - 1)]
+    losses = [microgpt.linear_cross_entropy(  # the path train() takes
+        microgpt.gpt(tokens[p], p, *kv, model.state_dict, model.config, hidden=True),
+        model.state_dict["lm_head"], tokens[p + 1]) for p in range(len(tokens) - 1)]
     loss = microgpt.vsum(losses) * (1.0 / len(losses))
     loss.backward()
     assert loss.data == pytest.approx(ref_loss.data, rel=1e-10)
