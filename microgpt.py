@@ -154,7 +154,7 @@ def cross_entropy(logits, target):
 def linear_cross_entropy(x, w, target):
     """cross_entropy(linear(x, w), target) as ONE node: the lm_head and the loss of a position, fused.
     With p = softmax(w @ x) and c_i = p_i - [i == target]: d/dw_ij = c_i * x_j, d/dx_j = sum_i c_i * w_ij.
-    It skips one dot node per vocabulary entry: 2,308 per position for the haiku's kanji (2.6x faster)."""
+    It saves one dot node per vocabulary entry: 2,308 per position for the haiku's kanji."""
     xd, wd = [v.data for v in x], [[v.data for v in row] for row in w]
     logits = [sum(map(operator.mul, row, xd)) for row in wd]
     m = max(logits)
@@ -164,7 +164,8 @@ def linear_cross_entropy(x, w, target):
     c[target] -= 1.0
     grad_x = [sum(map(operator.mul, c, column)) for column in zip(*wd)]
     grad_w = [ci * xj for ci in c for xj in xd]
-    return Value(math.log(total) + m - logits[target], (*x, *itertools.chain.from_iterable(w)), (*grad_x, *grad_w))
+    children = (*x, *itertools.chain.from_iterable(w))  # x, then w row by row: the order of the grads
+    return Value(math.log(total) + m - logits[target], children, (*grad_x, *grad_w))
 
 
 # ----------------------------------------------------------------------------------------------------
